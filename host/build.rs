@@ -1,0 +1,68 @@
+//! Builds the guest crate into the user-phone component, so that `cargo build` and
+//! `cargo test` from a clean checkout need nothing else. The component is compiled by a
+//! nested cargo with a target dir of its own (`target/guest`), so it never contends with
+//! the outer build's lock, and copied into `OUT_DIR` for `include_bytes!`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::{env, fs};
+
+use anyhow::{Context, Result, bail};
+
+const TARGET: &str = "wasm32-wasip2";
+
+fn main() -> Result<()> {
+    let host_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?);
+    let root = host_dir.parent().context("the host crate lives in the workspace")?;
+    for input in ["guest/src", "guest/Cargo.toml", "wit", "Cargo.toml", "Cargo.lock"] {
+        println!("cargo:rerun-if-changed={}", root.join(input).display());
+    }
+
+    ensure_target_installed()?;
+    let target_dir = root.join("target").join("guest");
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = Command::new(cargo);
+    build
+        .current_dir(root)
+        .args(["build", "--package", "user-phone-guest", "--profile", "guest", "--locked"])
+        .args(["--target", TARGET])
+        .arg("--target-dir")
+        .arg(&target_dir);
+    // The outer build's settings are for the host, not for the component.
+    for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_TARGET_DIR"] {
+        build.env_remove(var);
+    }
+    let status = build.status().context("failed to run cargo for the guest")?;
+    if !status.success() {
+        bail!("failed to build the guest component ({status})");
+    }
+
+    let built = target_dir.join(TARGET).join("guest").join("user_phone_guest.wasm");
+    let out = PathBuf::from(env::var("OUT_DIR")?).join("user_phone.wasm");
+    fs::copy(&built, &out).with_context(|| format!("failed to copy {built:?}"))?;
+    println!("cargo:rustc-env=USER_PHONE_WASM={}", out.display());
+    Ok(())
+}
+
+/// Installs the `wasm32-wasip2` standard library through rustup when it is missing, so a
+/// fresh machine needs no step before `cargo build`.
+fn ensure_target_installed() -> Result<()> {
+    let sysroot = Command::new(env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+        .args(["--print", "sysroot"])
+        .output()
+        .context("failed to ask rustc for its sysroot")?;
+    let sysroot = String::from_utf8(sysroot.stdout)?;
+    let lib = Path::new(sysroot.trim()).join("lib/rustlib").join(TARGET);
+    if lib.exists() {
+        return Ok(());
+    }
+    println!("cargo:warning=installing the {TARGET} target with rustup (once)");
+    let status = Command::new("rustup")
+        .args(["target", "add", TARGET])
+        .status()
+        .context("failed to run rustup; install the target with `rustup target add wasm32-wasip2`")?;
+    if !status.success() {
+        bail!("`rustup target add {TARGET}` failed ({status})");
+    }
+    Ok(())
+}
