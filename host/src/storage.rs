@@ -25,6 +25,11 @@ impl StorageFault {
         Self { kind: StorageError::Internal, cause: cause.into() }
     }
 
+    /// What the component is told: unavailable or internal.
+    pub fn kind(&self) -> StorageError {
+        self.kind
+    }
+
     /// The cause, for the host's own diagnostics.
     pub fn cause(&self) -> &anyhow::Error {
         &self.cause
