@@ -22,6 +22,7 @@ pub mod endpoint;
 pub mod failure;
 pub mod i18n;
 pub mod json;
+pub mod proto;
 pub mod status;
 pub mod wire;
 

@@ -9,8 +9,8 @@ use alloc::vec;
 
 use percent_encoding::percent_decode_str;
 
-use super::{Headers, response};
-use crate::endpoint::{self, Call, Refusal, Storage};
+use super::{get_user_phone, response};
+use crate::endpoint::{Refusal, Storage};
 use crate::exports::user_phone::endpoint::wire::{Request, Response};
 use crate::{Code, json, status};
 
@@ -20,7 +20,10 @@ const SUFFIX: &str = "/phone";
 /// Answers a request that is not gRPC.
 pub fn handle(storage: &impl Storage, request: &Request) -> Response {
     let path = request.path.split(['?', '#']).next().unwrap_or_default();
-    let Some(raw_id) = path.strip_prefix(PREFIX).and_then(|p| p.strip_suffix(SUFFIX)) else {
+    let Some(raw_id) = path
+        .strip_prefix(PREFIX)
+        .and_then(|p| p.strip_suffix(SUFFIX))
+    else {
         return error(Code::NotFound, "Not Found", None);
     };
     if raw_id.contains('/') {
@@ -37,17 +40,7 @@ pub fn handle(storage: &impl Storage, request: &Request) -> Response {
         return error(Code::InvalidArgument, message, None);
     };
 
-    let headers = Headers::new(&request.headers);
-    let accept_language = headers.joined("accept-language");
-    let call = Call {
-        host: headers.single("host"),
-        authorization: headers.single("authorization"),
-        org_id: headers.single("x-zitadel-orgid"),
-        accept_language: accept_language.as_deref(),
-        now: request.now,
-        user_id: &user_id,
-    };
-    match endpoint::get_user_phone(storage, &call) {
+    match get_user_phone(storage, request, &user_id) {
         Ok(user) => response(200, vec![content_type()], json::user_phone(&user)),
         Err(refusal) => refused(&refusal),
     }

@@ -1,103 +1,23 @@
 //! What the scenario-table tests share: loading every row of the table
-//! (`tests/scenarios/*.json` at the workspace root) with a store built from its snapshot,
-//! and running each through the real component, the wire export for every request and
+//! (`tests/scenarios/*.json` at the workspace root) with a store built from its snapshot
+//! (`table.rs`, which tests that only need the rows include on their own), and running
+//! each through the real component, the wire export for every request and
 //! the typed export for every request on the REST route. Every failing row is reported
 //! with what was expected and what came back.
 
-use std::collections::HashMap;
-use std::fs;
-use std::path::{Path, PathBuf};
+mod table;
+
+use std::path::Path;
 use std::sync::Arc;
 
-use percent_encoding::percent_decode_str;
 use serde_json::Value;
 use user_phone::bindings::lookup::{Caller, Error, UserPhone};
-use user_phone::bindings::types::{Code, Timestamp};
+use user_phone::bindings::types::Code;
 use user_phone::bindings::wire::{Request, Response};
 use user_phone::snapshot::parse_date;
 use user_phone::{Runtime, RuntimeConfig, Storage};
 
-const ROUTE_PREFIX: &str = "/management/v1/users/";
-const ROUTE_SUFFIX: &str = "/phone";
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("tests")
-}
-
-/// One row of the table.
-struct Case {
-    file: String,
-    name: String,
-    request: Request,
-    expect: Value,
-    store: Arc<dyn Storage>,
-}
-
-/// Every row of the table, each with the store `store_for(snapshot_path, snapshot_text)`
-/// built for its snapshot; one store per snapshot file.
-fn load_cases(mut store_for: impl FnMut(&Path, &str) -> Arc<dyn Storage>) -> Vec<Case> {
-    let mut files: Vec<PathBuf> = fs::read_dir(root().join("scenarios"))
-        .expect("the scenario folder exists")
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
-    let mut stores: HashMap<PathBuf, Arc<dyn Storage>> = HashMap::new();
-    let mut cases = Vec::new();
-    for file in files {
-        let group: Value = serde_json::from_str(&fs::read_to_string(&file).unwrap())
-            .unwrap_or_else(|e| panic!("{file:?} is not JSON: {e}"));
-        let snapshot = file
-            .parent()
-            .unwrap()
-            .join(group["snapshot"].as_str().unwrap());
-        let store = stores.entry(snapshot.clone()).or_insert_with(|| {
-            let text = fs::read_to_string(&snapshot).unwrap();
-            store_for(&snapshot, &text)
-        });
-        let file_name = file.file_name().unwrap().to_string_lossy().into_owned();
-        for case in group["cases"].as_array().expect("cases is a list") {
-            let now = case.get("now").unwrap_or(&group["now"]).as_str().unwrap();
-            cases.push(Case {
-                file: file_name.clone(),
-                name: case["name"].as_str().unwrap().to_string(),
-                request: request(&case["request"], parse_date(now).unwrap()),
-                expect: case["expect"].clone(),
-                store: store.clone(),
-            });
-        }
-    }
-    cases
-}
-
-fn request(value: &Value, now: Timestamp) -> Request {
-    let mut headers = Vec::new();
-    for (name, values) in value["headers"].as_object().into_iter().flatten() {
-        let values = match values {
-            Value::Array(list) => list.iter().map(|v| v.as_str().unwrap()).collect(),
-            other => vec![other.as_str().unwrap()],
-        };
-        headers.extend(
-            values
-                .into_iter()
-                .map(|v| (name.clone(), v.as_bytes().to_vec())),
-        );
-    }
-    Request {
-        method: value["method"].as_str().unwrap().to_string(),
-        path: value["path"].as_str().unwrap().to_string(),
-        headers,
-        body: value
-            .get("body")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .as_bytes()
-            .to_vec(),
-        now,
-    }
-}
+use table::{Case, load_cases, route_user_id};
 
 /// Differences between the wire answer and the row's expectation.
 fn check_wire(case: &Case, got: &Response) -> Vec<String> {
@@ -128,14 +48,7 @@ fn check_wire(case: &Case, got: &Response) -> Vec<String> {
 
 /// The typed call a row's request stands for, when it is a well-formed call of the route.
 fn typed_call(request: &Request) -> Option<(Caller, String)> {
-    let path = request.path.split('?').next()?;
-    let raw = path
-        .strip_prefix(ROUTE_PREFIX)?
-        .strip_suffix(ROUTE_SUFFIX)?;
-    if request.method != "GET" || raw.contains('/') {
-        return None;
-    }
-    let user_id = percent_decode_str(raw).decode_utf8().ok()?.into_owned();
+    let user_id = route_user_id(request)?;
     let single = |name: &str| -> Option<Option<String>> {
         let mut values = request.headers.iter().filter(|(n, _)| n == name);
         let first = values.next();
