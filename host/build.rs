@@ -14,7 +14,9 @@ const TARGET: &str = "wasm32-wasip2";
 fn main() -> Result<()> {
     let host_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?);
     let root = host_dir.parent().context("the host crate lives in the workspace")?;
-    for input in ["guest/src", "guest/Cargo.toml", "wit", "Cargo.toml", "Cargo.lock"] {
+    for input in
+        ["guest/src", "guest/build.rs", "guest/Cargo.toml", "wit", "Cargo.toml", "Cargo.lock"]
+    {
         println!("cargo:rerun-if-changed={}", root.join(input).display());
     }
 

@@ -64,7 +64,7 @@ pub trait Storage: Send + Sync {
 /// What one component instance holds: its storage and its resource limits.
 pub(crate) struct HostState {
     pub storage: Arc<dyn Storage>,
-    pub limits: wasmtime::StoreLimits,
+    pub limits: crate::runtime::Limits,
 }
 
 /// Logs a storage fault and hands the component only its kind.
