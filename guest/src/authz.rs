@@ -42,12 +42,17 @@ pub enum Access {
 
 /// Evaluates `memberships` for organization `org`.
 pub fn user_read_access(memberships: &[Membership], org: &str) -> Access {
-    let mut applying = memberships.iter().filter(|m| applies_to(&m.scope, org)).peekable();
+    let mut applying = memberships
+        .iter()
+        .filter(|m| applies_to(&m.scope, org))
+        .peekable();
     if applying.peek().is_none() {
         return Access::NoMembership;
     }
     let grants = |role: &alloc::string::String| {
-        ROLES.iter().any(|&(name, user_read)| user_read && name == role)
+        ROLES
+            .iter()
+            .any(|&(name, user_read)| user_read && name == role)
     };
     if applying.any(|m| m.roles.iter().any(grants)) {
         Access::UserRead
@@ -75,7 +80,10 @@ mod tests {
     use crate::{ProjectGrantMembership, ProjectMembership};
 
     fn member(scope: MemberScope, role: &str) -> Membership {
-        Membership { scope, roles: vec![role.to_string()] }
+        Membership {
+            scope,
+            roles: vec![role.to_string()],
+        }
     }
 
     fn grant(owner: &str, granted: &str) -> MemberScope {
@@ -121,7 +129,12 @@ mod tests {
 
     #[test]
     fn global_and_unknown_roles_grant_nothing() {
-        for role in ["PROJECT_OWNER_GLOBAL", "ORG_PROJECT_CREATOR", "SUPER_USER", "org_owner"] {
+        for role in [
+            "PROJECT_OWNER_GLOBAL",
+            "ORG_PROJECT_CREATOR",
+            "SUPER_USER",
+            "org_owner",
+        ] {
             let m = [member(MemberScope::Instance, role)];
             assert_eq!(user_read_access(&m, "a"), Access::NoPermission, "{role}");
         }

@@ -22,8 +22,11 @@ pub trait Storage {
     /// The organization `org_id`.
     fn find_org(&self, instance: &str, org_id: &str) -> Result<Option<Org>, StorageError>;
     /// Every membership of `user_id`.
-    fn list_memberships(&self, instance: &str, user_id: &str)
-    -> Result<Vec<Membership>, StorageError>;
+    fn list_memberships(
+        &self,
+        instance: &str,
+        user_id: &str,
+    ) -> Result<Vec<Membership>, StorageError>;
     /// The user `user_id`, of any organization.
     fn find_user(&self, instance: &str, user_id: &str) -> Result<Option<User>, StorageError>;
 }
@@ -92,7 +95,11 @@ pub fn get_user_phone(storage: &impl Storage, call: &Call<'_>) -> Result<User, R
     })
 }
 
-fn run(storage: &impl Storage, call: &Call<'_>, hints: &mut LanguageHints) -> Result<User, Failure> {
+fn run(
+    storage: &impl Storage,
+    call: &Call<'_>,
+    hints: &mut LanguageHints,
+) -> Result<User, Failure> {
     // Step 1: the instance, from the host the request was sent to.
     let host = match call.host {
         Header::Value(host) => host,
@@ -101,7 +108,10 @@ fn run(storage: &impl Storage, call: &Call<'_>, hints: &mut LanguageHints) -> Re
     let domain = domain_of(host);
     let instance = storage.find_instance(&domain).map_err(internal)?;
     let Some(instance) = instance else {
-        return Err(Failure::UnknownInstance { host: String::from(host), domain });
+        return Err(Failure::UnknownInstance {
+            host: String::from(host),
+            domain,
+        });
     };
     hints.instance_default = Some(instance.default_language);
     let instance = instance.id;
@@ -116,12 +126,18 @@ fn run(storage: &impl Storage, call: &Call<'_>, hints: &mut LanguageHints) -> Re
         Header::Value(id) => String::from(id),
         Header::Unusable => return Err(Failure::AmbiguousOrg),
     };
-    if storage.find_org(&instance, &org).map_err(internal)?.is_none() {
+    if storage
+        .find_org(&instance, &org)
+        .map_err(internal)?
+        .is_none()
+    {
         return Err(Failure::OrgNotFound);
     }
 
     // Step 4: a membership that applies there and grants `user.read`.
-    let memberships = storage.list_memberships(&instance, &caller.id).map_err(internal)?;
+    let memberships = storage
+        .list_memberships(&instance, &caller.id)
+        .map_err(internal)?;
     match authz::user_read_access(&memberships, &org) {
         Access::NoMembership => return Err(Failure::MembershipNotFound),
         Access::NoPermission => return Err(Failure::PermissionMissing),
@@ -135,10 +151,11 @@ fn run(storage: &impl Storage, call: &Call<'_>, hints: &mut LanguageHints) -> Re
 
     // Step 6: the lookup, scoped again here so that a store that answers too much cannot
     // leak a user of another instance or organization.
-    let user = storage.find_user(&instance, call.user_id).map_err(internal)?;
-    let user = user.filter(|u| {
-        u.id == call.user_id && u.instance_id == instance && u.resource_owner == org
-    });
+    let user = storage
+        .find_user(&instance, call.user_id)
+        .map_err(internal)?;
+    let user = user
+        .filter(|u| u.id == call.user_id && u.instance_id == instance && u.resource_owner == org);
     let Some(user) = user else {
         return Err(Failure::UserNotFound);
     };
@@ -161,14 +178,18 @@ fn authenticate(storage: &impl Storage, instance: &str, call: &Call<'_>) -> Resu
         Header::Unusable => return Err(Failure::InvalidAuthHeader),
         Header::Value(value) => value,
     };
-    let token = header.strip_prefix("Bearer ").ok_or(Failure::InvalidAuthHeader)?;
+    let token = header
+        .strip_prefix("Bearer ")
+        .ok_or(Failure::InvalidAuthHeader)?;
     let digest = Sha256::digest(token.as_bytes());
     let token = storage.find_token(instance, &digest).map_err(internal)?;
     let token = token.filter(|t| t.expiration.is_none_or(|exp| is_before(call.now, exp)));
     let Some(token) = token else {
         return Err(Failure::TokenInvalid);
     };
-    let user = storage.find_user(instance, &token.user_id).map_err(internal)?;
+    let user = storage
+        .find_user(instance, &token.user_id)
+        .map_err(internal)?;
     user.filter(|u| {
         u.id == token.user_id && u.instance_id == instance && u.state == UserState::Active
     })

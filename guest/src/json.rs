@@ -29,9 +29,15 @@ impl fmt::Display for Rfc3339 {
         let Timestamp { seconds, nanos } = self.0;
         let (days, second_of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
         let (year, month, day) = civil_from_days(days);
-        let (hour, minute, second) =
-            (second_of_day / 3600, second_of_day / 60 % 60, second_of_day % 60);
-        write!(f, "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}")?;
+        let (hour, minute, second) = (
+            second_of_day / 3600,
+            second_of_day / 60 % 60,
+            second_of_day % 60,
+        );
+        write!(
+            f,
+            "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}"
+        )?;
         if nanos == 0 {
         } else if nanos % 1_000_000 == 0 {
             write!(f, ".{:03}", nanos / 1_000_000)?;
@@ -133,7 +139,10 @@ pub fn user_phone(user: &User) -> Vec<u8> {
             change_date: user.change_date.map(Rfc3339),
             resource_owner: &user.resource_owner,
         },
-        phone: Phone { phone: &user.phone, is_phone_verified: user.is_phone_verified },
+        phone: Phone {
+            phone: &user.phone,
+            is_phone_verified: user.is_phone_verified,
+        },
     };
     // Serializing plain structs into a vector cannot fail.
     serde_json::to_vec(&body).unwrap_or_default()
@@ -143,9 +152,18 @@ pub fn user_phone(user: &User) -> Vec<u8> {
 /// an id.
 pub fn status(code: i32, message: &str, detail: Option<(&str, &str)>) -> Vec<u8> {
     let details = detail.map(|(id, message)| {
-        [ErrorDetail { type_url: ERROR_DETAIL_TYPE, id, message }]
+        [ErrorDetail {
+            type_url: ERROR_DETAIL_TYPE,
+            id,
+            message,
+        }]
     });
-    serde_json::to_vec(&Status { code, message, details }).unwrap_or_default()
+    serde_json::to_vec(&Status {
+        code,
+        message,
+        details,
+    })
+    .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -161,9 +179,18 @@ mod tests {
     #[test]
     fn timestamps_use_the_fewest_of_zero_three_six_or_nine_digits() {
         assert_eq!(print(1_742_898_527, 0), "2025-03-25T10:28:47Z");
-        assert_eq!(print(1_742_898_527, 419_000_000), "2025-03-25T10:28:47.419Z");
-        assert_eq!(print(1_742_898_527, 100_000_000), "2025-03-25T10:28:47.100Z");
-        assert_eq!(print(1_742_898_527, 123_450_000), "2025-03-25T10:28:47.123450Z");
+        assert_eq!(
+            print(1_742_898_527, 419_000_000),
+            "2025-03-25T10:28:47.419Z"
+        );
+        assert_eq!(
+            print(1_742_898_527, 100_000_000),
+            "2025-03-25T10:28:47.100Z"
+        );
+        assert_eq!(
+            print(1_742_898_527, 123_450_000),
+            "2025-03-25T10:28:47.123450Z"
+        );
         assert_eq!(print(1_742_898_527, 1), "2025-03-25T10:28:47.000000001Z");
     }
 
@@ -172,10 +199,19 @@ mod tests {
         assert_eq!(print(0, 0), "1970-01-01T00:00:00Z");
         assert_eq!(print(-1, 0), "1969-12-31T23:59:59Z");
         assert_eq!(print(MIN_SECONDS, 0), "0001-01-01T00:00:00Z");
-        assert_eq!(print(MAX_SECONDS, 999_999_999), "9999-12-31T23:59:59.999999999Z");
+        assert_eq!(
+            print(MAX_SECONDS, 999_999_999),
+            "9999-12-31T23:59:59.999999999Z"
+        );
         assert_eq!(print(951_782_400, 0), "2000-02-29T00:00:00Z");
-        assert!(!timestamp_is_valid(&Timestamp { seconds: MAX_SECONDS + 1, nanos: 0 }));
-        assert!(!timestamp_is_valid(&Timestamp { seconds: 0, nanos: 1_000_000_000 }));
+        assert!(!timestamp_is_valid(&Timestamp {
+            seconds: MAX_SECONDS + 1,
+            nanos: 0
+        }));
+        assert!(!timestamp_is_valid(&Timestamp {
+            seconds: 0,
+            nanos: 1_000_000_000
+        }));
     }
 
     #[test]
@@ -186,7 +222,11 @@ mod tests {
 
     #[test]
     fn status_with_id_carries_one_error_detail() {
-        let body = status(5, "User could not be found (QUERY-DAvb3)", Some(("QUERY-DAvb3", "x")));
+        let body = status(
+            5,
+            "User could not be found (QUERY-DAvb3)",
+            Some(("QUERY-DAvb3", "x")),
+        );
         let expected = concat!(
             r#"{"code":5,"message":"User could not be found (QUERY-DAvb3)","details":"#,
             r#"[{"@type":"type.googleapis.com/zitadel.v1.ErrorDetail","id":"QUERY-DAvb3","#,

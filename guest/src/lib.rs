@@ -26,7 +26,10 @@ pub mod proto;
 pub mod status;
 pub mod wire;
 
-#[expect(missing_docs, reason = "generated from the WIT, whose items are documented there")]
+#[expect(
+    missing_docs,
+    reason = "generated from the WIT, whose items are documented there"
+)]
 mod bindings {
     wit_bindgen::generate!({ world: "endpoint", path: "../wit" });
 }
@@ -82,7 +85,11 @@ mod component {
             if old_ptr.is_null() || old_len == 0 {
                 alloc(Layout::from_size_align_unchecked(new_len, align))
             } else {
-                realloc(old_ptr, Layout::from_size_align_unchecked(old_len, align), new_len)
+                realloc(
+                    old_ptr,
+                    Layout::from_size_align_unchecked(old_len, align),
+                    new_len,
+                )
             }
         };
         if ptr.is_null() {

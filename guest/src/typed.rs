@@ -15,7 +15,10 @@ pub fn user_phone(user: User) -> UserPhone {
             change_date: user.change_date,
             resource_owner: user.resource_owner,
         },
-        phone: Phone { phone: user.phone, is_phone_verified: user.is_phone_verified },
+        phone: Phone {
+            phone: user.phone,
+            is_phone_verified: user.is_phone_verified,
+        },
     }
 }
 

@@ -1,7 +1,10 @@
 //! Rust types and call glue generated from `wit/user-phone.wit`; the WIT documents every
 //! item.
 
-#[expect(missing_docs, reason = "generated from the WIT, whose items are documented there")]
+#[expect(
+    missing_docs,
+    reason = "generated from the WIT, whose items are documented there"
+)]
 mod generated {
     wasmtime::component::bindgen!({
         world: "endpoint",

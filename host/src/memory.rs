@@ -35,7 +35,11 @@ impl MemoryStore {
             index.orgs = data.orgs.into_iter().map(|o| (o.id.clone(), o)).collect();
             index.users = data.users.into_iter().map(|u| (u.id.clone(), u)).collect();
             for (user_id, membership) in data.memberships {
-                index.memberships.entry(user_id).or_default().push(membership);
+                index
+                    .memberships
+                    .entry(user_id)
+                    .or_default()
+                    .push(membership);
             }
             index.tokens = data.tokens.into_iter().collect();
             store.instances.insert(data.instance.id, index);
@@ -62,11 +66,17 @@ impl Storage for MemoryStore {
         let Ok(digest) = <[u8; 32]>::try_from(sha256) else {
             return Ok(None);
         };
-        Ok(self.instance(instance).and_then(|i| i.tokens.get(&digest)).cloned())
+        Ok(self
+            .instance(instance)
+            .and_then(|i| i.tokens.get(&digest))
+            .cloned())
     }
 
     fn find_org(&self, instance: &str, org_id: &str) -> Result<Option<Org>, StorageFault> {
-        Ok(self.instance(instance).and_then(|i| i.orgs.get(org_id)).cloned())
+        Ok(self
+            .instance(instance)
+            .and_then(|i| i.orgs.get(org_id))
+            .cloned())
     }
 
     fn list_memberships(
@@ -74,11 +84,16 @@ impl Storage for MemoryStore {
         instance: &str,
         user_id: &str,
     ) -> Result<Vec<Membership>, StorageFault> {
-        let found = self.instance(instance).and_then(|i| i.memberships.get(user_id));
+        let found = self
+            .instance(instance)
+            .and_then(|i| i.memberships.get(user_id));
         Ok(found.cloned().unwrap_or_default())
     }
 
     fn find_user(&self, instance: &str, user_id: &str) -> Result<Option<User>, StorageFault> {
-        Ok(self.instance(instance).and_then(|i| i.users.get(user_id)).cloned())
+        Ok(self
+            .instance(instance)
+            .and_then(|i| i.users.get(user_id))
+            .cloned())
     }
 }

@@ -7,15 +7,15 @@
 use std::collections::HashSet;
 use std::fmt;
 
-use serde::de::{self, Deserializer};
 use serde::Deserialize;
+use serde::de::{self, Deserializer};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::bindings::types::{
-    Instance, MemberScope, Membership, Org, ProjectGrantMembership, ProjectMembership,
-    Timestamp, Token, User, UserKind, UserState,
+    Instance, MemberScope, Membership, Org, ProjectGrantMembership, ProjectMembership, Timestamp,
+    Token, User, UserKind, UserState,
 };
 
 /// A snapshot that broke a rule: where, and which rule.
@@ -63,13 +63,17 @@ impl Snapshot {
     /// Parses and checks a snapshot document.
     pub fn from_json(text: &str) -> Result<Self, SnapshotError> {
         let mut deserializer = serde_json::Deserializer::from_str(text);
-        let raw: RawSnapshot = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            let message = strip_position(&inner);
-            SnapshotError { path, message }
+        let raw: RawSnapshot =
+            serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                let message = strip_position(&inner);
+                SnapshotError { path, message }
+            })?;
+        deserializer.end().map_err(|e| SnapshotError {
+            path: ".".into(),
+            message: e.to_string(),
         })?;
-        deserializer.end().map_err(|e| SnapshotError { path: ".".into(), message: e.to_string() })?;
         raw.check()
     }
 }
@@ -200,10 +204,15 @@ fn sequence<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error>
     }
     match Sequence::deserialize(deserializer) {
         Ok(Sequence::Number(n)) => Ok(n),
-        Ok(Sequence::Text(text)) if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) => {
-            text.parse().map_err(|_| de::Error::custom("must be at most 18446744073709551615"))
+        Ok(Sequence::Text(text))
+            if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            text.parse()
+                .map_err(|_| de::Error::custom("must be at most 18446744073709551615"))
         }
-        _ => Err(de::Error::custom("must be an integer from 0 to 18446744073709551615")),
+        _ => Err(de::Error::custom(
+            "must be an integer from 0 to 18446744073709551615",
+        )),
     }
 }
 
@@ -217,9 +226,9 @@ fn date<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Timestamp>,
 /// Parses one RFC 3339 date into a UTC timestamp.
 pub fn parse_date(text: &str) -> Result<Timestamp, String> {
     let invalid = || format!("{text:?} is not an RFC 3339 date with offset");
-    let fraction = text.split_once('.').map(|(_, rest)| {
-        rest.bytes().take_while(u8::is_ascii_digit).count()
-    });
+    let fraction = text
+        .split_once('.')
+        .map(|(_, rest)| rest.bytes().take_while(u8::is_ascii_digit).count());
     if fraction.is_some_and(|digits| digits > 9) {
         return Err(format!("{text:?} has more than nine fractional digits"));
     }
@@ -227,9 +236,14 @@ pub fn parse_date(text: &str) -> Result<Timestamp, String> {
     let seconds = date.unix_timestamp();
     // google.protobuf.Timestamp spans 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
     if !(-62_135_596_800..=253_402_300_799).contains(&seconds) {
-        return Err(format!("{text:?} is outside 0001-01-01 to 9999-12-31 in UTC"));
+        return Err(format!(
+            "{text:?} is outside 0001-01-01 to 9999-12-31 in UTC"
+        ));
     }
-    Ok(Timestamp { seconds, nanos: date.nanosecond() })
+    Ok(Timestamp {
+        seconds,
+        nanos: date.nanosecond(),
+    })
 }
 
 /// Collects the first broken rule while walking the document.
@@ -243,12 +257,23 @@ impl Checker {
     }
 
     fn fail<T>(&self, field: &str, message: impl Into<String>) -> Result<T, SnapshotError> {
-        let path = if field.is_empty() { self.path.clone() } else { format!("{}.{field}", self.path) };
-        Err(SnapshotError { path, message: message.into() })
+        let path = if field.is_empty() {
+            self.path.clone()
+        } else {
+            format!("{}.{field}", self.path)
+        };
+        Err(SnapshotError {
+            path,
+            message: message.into(),
+        })
     }
 
     fn id(&self, field: &str, value: &str) -> Result<(), SnapshotError> {
-        if value.is_empty() { self.fail(field, "must not be empty") } else { Ok(()) }
+        if value.is_empty() {
+            self.fail(field, "must not be empty")
+        } else {
+            Ok(())
+        }
     }
 
     fn unique(&self, seen: &mut HashSet<String>, id: &str) -> Result<(), SnapshotError> {
@@ -264,7 +289,11 @@ impl Checker {
             && tag.split('-').all(|part| {
                 (1..=8).contains(&part.len()) && part.bytes().all(|b| b.is_ascii_alphanumeric())
             });
-        if valid { Ok(()) } else { self.fail(field, format!("{tag:?} is not a BCP 47 tag")) }
+        if valid {
+            Ok(())
+        } else {
+            self.fail(field, format!("{tag:?} is not a BCP 47 tag"))
+        }
     }
 }
 
@@ -300,7 +329,10 @@ impl RawSnapshot {
 
 impl RawInstance {
     fn check(self, at: &Checker, default_language: String) -> Result<InstanceData, SnapshotError> {
-        let instance = Instance { id: self.id, default_language };
+        let instance = Instance {
+            id: self.id,
+            default_language,
+        };
 
         let mut org_ids = HashSet::new();
         let mut orgs = Vec::with_capacity(self.orgs.len());
@@ -334,10 +366,23 @@ impl RawInstance {
                 return at.fail("", "the same token is listed twice");
             }
             at.id("userId", &raw.user_id)?;
-            tokens.push((digest, Token { user_id: raw.user_id, expiration: raw.expiration_date }));
+            tokens.push((
+                digest,
+                Token {
+                    user_id: raw.user_id,
+                    expiration: raw.expiration_date,
+                },
+            ));
         }
 
-        Ok(InstanceData { instance, domains: self.domains, orgs, users, memberships, tokens })
+        Ok(InstanceData {
+            instance,
+            domains: self.domains,
+            orgs,
+            users,
+            memberships,
+            tokens,
+        })
     }
 }
 
@@ -433,7 +478,13 @@ impl RawMember {
                 granted_org_id: required("grantedOrgId", self.granted_org_id)?,
             }),
         };
-        Ok((self.user_id, Membership { scope, roles: self.roles }))
+        Ok((
+            self.user_id,
+            Membership {
+                scope,
+                roles: self.roles,
+            },
+        ))
     }
 }
 
@@ -461,7 +512,9 @@ mod tests {
     use super::*;
 
     fn error_of(json: &str) -> String {
-        Snapshot::from_json(json).expect_err("the snapshot must be rejected").to_string()
+        Snapshot::from_json(json)
+            .expect_err("the snapshot must be rejected")
+            .to_string()
     }
 
     const USER: &str = r#""id":"u","resourceOwner":"o","type":"human","state":"active""#;
@@ -488,7 +541,11 @@ mod tests {
             "sequence":"18446744073709551614"}}]}}]}}"#
         );
         let snapshot = Snapshot::from_json(&json).unwrap();
-        let sequences: Vec<u64> = snapshot.instances[0].users.iter().map(|u| u.sequence).collect();
+        let sequences: Vec<u64> = snapshot.instances[0]
+            .users
+            .iter()
+            .map(|u| u.sequence)
+            .collect();
         assert_eq!(sequences, [u64::MAX, u64::MAX - 1]);
     }
 
@@ -503,16 +560,25 @@ mod tests {
     #[test]
     fn duplicate_ids_and_domains_are_rejected() {
         let json = r#"{"instances":[{"id":"i","orgs":[{"id":"o"},{"id":"o"}]}]}"#;
-        assert_eq!(error_of(json), r#"instances[0].orgs[1].id: "o" is used twice"#);
+        assert_eq!(
+            error_of(json),
+            r#"instances[0].orgs[1].id: "o" is used twice"#
+        );
         let json = r#"{"instances":[{"id":"a","domains":["x"]},{"id":"b","domains":["x"]}]}"#;
-        assert_eq!(error_of(json), r#"instances[1].domains[0]: "x" belongs to another instance"#);
+        assert_eq!(
+            error_of(json),
+            r#"instances[1].domains[0]: "x" belongs to another instance"#
+        );
     }
 
     #[test]
     fn machine_users_have_no_phone() {
         let json = r#"{"instances":[{"id":"i","users":[{"id":"m","resourceOwner":"o",
             "type":"machine","state":"active","phone":"+1"}]}]}"#;
-        assert_eq!(error_of(json), "instances[0].users[0].phone: a machine user has no phone");
+        assert_eq!(
+            error_of(json),
+            "instances[0].users[0].phone: a machine user has no phone"
+        );
     }
 
     #[test]
@@ -527,7 +593,10 @@ mod tests {
     #[test]
     fn tokens_need_exactly_one_form() {
         let json = r#"{"instances":[{"id":"i","tokens":[{"userId":"u"}]}]}"#;
-        assert_eq!(error_of(json), "instances[0].tokens[0]: needs token or tokenSha256");
+        assert_eq!(
+            error_of(json),
+            "instances[0].tokens[0]: needs token or tokenSha256"
+        );
         let json = r#"{"instances":[{"id":"i","tokens":[{"tokenSha256":"AB","userId":"u"}]}]}"#;
         assert!(error_of(json).starts_with("instances[0].tokens[0].tokenSha256: "));
     }
@@ -536,6 +605,9 @@ mod tests {
     fn scopes_require_their_ids() {
         let json = r#"{"instances":[{"id":"i","members":[{"userId":"u","scope":"project",
             "orgId":"o","roles":[]}]}]}"#;
-        assert_eq!(error_of(json), "instances[0].members[0].projectId: is required for this scope");
+        assert_eq!(
+            error_of(json),
+            "instances[0].members[0].projectId: is required for this scope"
+        );
     }
 }

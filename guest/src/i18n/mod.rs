@@ -54,7 +54,10 @@ impl Language {
             return Some(Self(texts));
         }
         let primary = tag.split(['-', '_']).next().unwrap_or_default();
-        LANGUAGES.iter().find(|t| t.tag.eq_ignore_ascii_case(primary)).map(Self)
+        LANGUAGES
+            .iter()
+            .find(|t| t.tag.eq_ignore_ascii_case(primary))
+            .map(Self)
     }
 
     /// Picks the language as ZITADEL does: `preferred` (the caller's own setting), else the
@@ -95,7 +98,10 @@ fn best_accepted(header: &str) -> Option<Language> {
         let mut parts = entry.split(';');
         let tag = parts.next().unwrap_or_default().trim();
         let Some(quality) = parts.map(str::trim).try_fold(1000, |q, param| {
-            match param.strip_prefix("q=").or_else(|| param.strip_prefix("Q=")) {
+            match param
+                .strip_prefix("q=")
+                .or_else(|| param.strip_prefix("Q="))
+            {
                 Some(value) => parse_quality(value),
                 None => Some(q),
             }
@@ -150,7 +156,10 @@ mod tests {
 
     #[test]
     fn highest_quality_wins_and_ties_keep_their_order() {
-        assert_eq!(tag(Language::choose(None, Some("fr;q=0.5, de;q=0.9"), "en")), "de");
+        assert_eq!(
+            tag(Language::choose(None, Some("fr;q=0.5, de;q=0.9"), "en")),
+            "de"
+        );
         assert_eq!(tag(Language::choose(None, Some("it, fr"), "en")), "it");
     }
 
