@@ -4,6 +4,7 @@
 pub mod bindings;
 pub mod memory;
 pub mod runtime;
+pub mod server;
 pub mod snapshot;
 pub mod sqlite;
 pub mod storage;

@@ -13,38 +13,11 @@ use std::sync::Arc;
 use serde_json::Value;
 use user_phone::bindings::lookup::{Caller, Error, UserPhone};
 use user_phone::bindings::types::Code;
-use user_phone::bindings::wire::{Request, Response};
+use user_phone::bindings::wire::Request;
 use user_phone::snapshot::parse_date;
 use user_phone::{Runtime, RuntimeConfig, Storage};
 
-use table::{Case, load_cases, route_user_id};
-
-/// Differences between the wire answer and the row's expectation.
-fn check_wire(case: &Case, got: &Response) -> Vec<String> {
-    let mut problems = Vec::new();
-    let status = case.expect["status"].as_u64().unwrap();
-    if u64::from(got.status) != status {
-        problems.push(format!("status: expected {status}, got {}", got.status));
-    }
-    for (name, value) in case.expect["headers"].as_object().into_iter().flatten() {
-        let found = got
-            .headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str());
-        if found != value.as_str() {
-            problems.push(format!("header {name}: expected {value}, got {found:?}"));
-        }
-    }
-    let expected = serde_json::to_string(&case.expect["body"]).unwrap();
-    let body = String::from_utf8_lossy(&got.body);
-    if body != expected {
-        problems.push(format!(
-            "body:\n    expected {expected}\n    got      {body}"
-        ));
-    }
-    problems
-}
+use table::{check_rest, load_cases, route_user_id};
 
 /// The typed call a row's request stands for, when it is a well-formed call of the route.
 fn typed_call(request: &Request) -> Option<(Caller, String)> {
@@ -135,7 +108,7 @@ pub fn assert_every_row_passes(store_for: impl FnMut(&Path, &str) -> Arc<dyn Sto
     let (mut typed_runs, mut failures) = (0, Vec::new());
     for case in &cases {
         let got = runtime.handle(case.store.clone(), &case.request);
-        let mut problems = check_wire(case, &got);
+        let mut problems = check_rest(&case.expect, &got);
         if let Some((caller, user_id)) = typed_call(&case.request) {
             typed_runs += 1;
             let got = runtime.get_user_phone(case.store.clone(), &caller, &user_id);

@@ -12,7 +12,7 @@ use percent_encoding::percent_decode_str;
 use serde_json::Value;
 use user_phone::Storage;
 use user_phone::bindings::types::Timestamp;
-use user_phone::bindings::wire::Request;
+use user_phone::bindings::wire::{Request, Response};
 use user_phone::snapshot::parse_date;
 
 const ROUTE_PREFIX: &str = "/management/v1/users/";
@@ -115,4 +115,32 @@ pub fn route_user_id(request: &Request) -> Option<String> {
         return None;
     }
     Some(percent_decode_str(raw).decode_utf8().ok()?.into_owned())
+}
+
+/// Differences between a REST answer and a row's expectation: status, the expected
+/// headers, and the body byte for byte.
+pub fn check_rest(expect: &Value, got: &Response) -> Vec<String> {
+    let mut problems = Vec::new();
+    let status = expect["status"].as_u64().unwrap();
+    if u64::from(got.status) != status {
+        problems.push(format!("status: expected {status}, got {}", got.status));
+    }
+    for (name, value) in expect["headers"].as_object().into_iter().flatten() {
+        let found = got
+            .headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str());
+        if found != value.as_str() {
+            problems.push(format!("header {name}: expected {value}, got {found:?}"));
+        }
+    }
+    let expected = serde_json::to_string(&expect["body"]).unwrap();
+    let body = String::from_utf8_lossy(&got.body);
+    if body != expected {
+        problems.push(format!(
+            "body:\n    expected {expected}\n    got      {body}"
+        ));
+    }
+    problems
 }
