@@ -31,9 +31,12 @@ impl MemoryStore {
             for domain in data.domains {
                 store.domains.insert(domain, data.instance.clone());
             }
-            let mut index = InstanceIndex::default();
-            index.orgs = data.orgs.into_iter().map(|o| (o.id.clone(), o)).collect();
-            index.users = data.users.into_iter().map(|u| (u.id.clone(), u)).collect();
+            let mut index = InstanceIndex {
+                orgs: data.orgs.into_iter().map(|o| (o.id.clone(), o)).collect(),
+                users: data.users.into_iter().map(|u| (u.id.clone(), u)).collect(),
+                tokens: data.tokens.into_iter().collect(),
+                ..InstanceIndex::default()
+            };
             for (user_id, membership) in data.memberships {
                 index
                     .memberships
@@ -41,7 +44,6 @@ impl MemoryStore {
                     .or_default()
                     .push(membership);
             }
-            index.tokens = data.tokens.into_iter().collect();
             store.instances.insert(data.instance.id, index);
         }
         store

@@ -34,6 +34,10 @@ pub const COMPONENT: &[u8] = include_bytes!(env!("USER_PHONE_WASM"));
 /// fixup modules wasm-component-ld adds to lower imports that return lists and strings.
 const CORE_INSTANCES: usize = 3;
 
+/// Tables one instantiation defines: the module's function table and the shim's. Its one
+/// linear memory is the module's.
+const TABLES: u32 = 2;
+
 /// Bytes of an instance's linear memory, and of its tables, that a pooling slot keeps
 /// mapped when the instance is gone, to be reset in place for the next one. The component
 /// touches some 100 KiB per call; what lies beyond is unmapped as usual.
@@ -494,7 +498,7 @@ fn engine_config(config: &RuntimeConfig) -> Config {
     pool.total_component_instances(config.max_instances)
         .total_core_instances(config.max_instances * CORE_INSTANCES as u32)
         .total_memories(config.max_instances)
-        .total_tables(config.max_instances)
+        .total_tables(config.max_instances * TABLES)
         .max_memory_size(config.memory_limit)
         // A slot that is reused is reset by writing back only the pages the last instance
         // touched (found with the PAGEMAP_SCAN ioctl where the kernel has it, 6.7 on)

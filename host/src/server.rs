@@ -231,11 +231,11 @@ async fn answer(app: &App, request: hyper::Request<Incoming>) -> Response {
         now: (app.clock)(),
     };
     // HTTP/2 names the host in `:authority`, which the component reads as `host`.
-    if !parts.headers.contains_key(hyper::header::HOST) {
-        if let Some(authority) = parts.uri.authority() {
-            wire.headers
-                .push(("host".into(), authority.as_str().as_bytes().to_vec()));
-        }
+    if !parts.headers.contains_key(hyper::header::HOST)
+        && let Some(authority) = parts.uri.authority()
+    {
+        wire.headers
+            .push(("host".into(), authority.as_str().as_bytes().to_vec()));
     }
     for (name, value) in &parts.headers {
         wire.headers

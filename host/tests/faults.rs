@@ -435,6 +435,27 @@ fn a_request_beyond_the_memory_cap_is_internal_and_the_runtime_goes_on() {
 }
 
 #[test]
+fn every_instance_slot_can_hold_an_instance_at_once() {
+    // The pool must fit as many whole instances (memories, tables, core instances) as it
+    // has slots, or the server's last free slot would answer Internal under load.
+    for slots in [1, 3] {
+        let runtime = runtime(slots);
+        let mut held: Vec<_> = (0..slots)
+            .map(|n| {
+                runtime
+                    .warm(demo_store())
+                    .unwrap_or_else(|e| panic!("instance {n} of {slots}: {e:#}"))
+            })
+            .collect();
+        for instance in &mut held {
+            let answer = instance.handle(&rest(PHONE_PATH));
+            let body = String::from_utf8_lossy(&answer.body);
+            assert_eq!((answer.status, &*body), (200, PHONE_BODY), "{slots} slots");
+        }
+    }
+}
+
+#[test]
 fn a_memory_cap_below_the_component_minimum_is_refused_at_start() {
     let config = RuntimeConfig {
         max_instances: 2,

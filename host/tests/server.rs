@@ -24,8 +24,6 @@ use user_phone::bindings::types::{Instance, Membership, Org, Timestamp, Token, U
 use user_phone::bindings::wire::Response;
 use user_phone::server::{self, App, ServerConfig};
 use user_phone::{MemoryStore, Runtime, RuntimeConfig, SqliteStore, Storage, StorageFault};
-use user_phone_guest::proto::google::rpc;
-use user_phone_guest::proto::zitadel::v1::ErrorDetail;
 
 use grpc::{Outcome, Variant};
 use table::{Case, load_cases, route_user_id};
@@ -35,8 +33,10 @@ mod client {
     include!(concat!(env!("OUT_DIR"), "/zitadel_client.rs"));
 }
 
+use client::google::rpc;
 use client::zitadel::management::v1::GetHumanPhoneRequest;
 use client::zitadel::management::v1::management_service_client::ManagementServiceClient;
+use client::zitadel::v1::ErrorDetail;
 
 const DEMO: &str = include_str!("../data/demo.json");
 
@@ -165,6 +165,7 @@ async fn tonic_call(server: &Running, case: &Case, id: &str) -> Option<Outcome> 
             response: Some(Message::decode(&*answer.into_inner().encode_to_vec()).unwrap()),
         },
         Err(status) => {
+            // Read with the generated client's own types, as a ZITADEL client would.
             let details = rpc::Status::decode(status.details()).unwrap_or_default();
             let detail = details.details.first().map(|any| {
                 let detail = ErrorDetail::decode(&*any.value).unwrap();

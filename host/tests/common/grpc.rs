@@ -3,7 +3,10 @@
 //! outcome a row's REST expectation stands for. Shared by the tests that run the table
 //! through the component directly and through the server.
 
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    reason = "each test crate uses a different part of these helpers"
+)]
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};

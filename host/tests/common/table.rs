@@ -3,6 +3,11 @@
 //! Test crates that only need the rows include this file alone (`#[path]`), so that none
 //! of them compiles helpers it does not use.
 
+#![allow(
+    dead_code,
+    reason = "each test crate uses a different part of these helpers"
+)]
+
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
