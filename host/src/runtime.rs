@@ -116,6 +116,20 @@ impl Fault {
             Self::Trap(_) => "internal error",
         }
     }
+
+    /// The typed export's error for this fault.
+    fn error(&self) -> Error {
+        Error {
+            code: host_code(self.code()),
+            id: None,
+            message: self.message().into(),
+        }
+    }
+
+    /// The wire export's answer for this fault, in the encoding of `request`.
+    fn response(&self, request: &Request) -> Response {
+        fault_response(content_type(request), self.code(), self.message())
+    }
 }
 
 /// The engine, the compiled component and the limits for its calls. Cheap to share
@@ -177,13 +191,7 @@ impl Runtime {
                 .user_phone_endpoint_lookup()
                 .call_get_user_phone(store, caller, user_id)
         });
-        outcome.unwrap_or_else(|fault| {
-            Err(Error {
-                code: host_code(fault.code()),
-                id: None,
-                message: fault.message().into(),
-            })
-        })
+        outcome.unwrap_or_else(|fault| Err(fault.error()))
     }
 
     /// Runs the wire export for one HTTP request. A fault of the component becomes the
@@ -194,9 +202,7 @@ impl Runtime {
                 .user_phone_endpoint_wire()
                 .call_handle(store, request)
         });
-        outcome.unwrap_or_else(|fault| {
-            fault_response(content_type(request), fault.code(), fault.message())
-        })
+        outcome.unwrap_or_else(|fault| fault.response(request))
     }
 
     /// An instance kept for many calls, answering from `storage`. See [`WarmInstance`] for
@@ -291,13 +297,7 @@ impl WarmInstance<'_> {
                 .user_phone_endpoint_lookup()
                 .call_get_user_phone(store, caller, user_id)
         });
-        outcome.unwrap_or_else(|fault| {
-            Err(Error {
-                code: host_code(fault.code()),
-                id: None,
-                message: fault.message().into(),
-            })
-        })
+        outcome.unwrap_or_else(|fault| Err(fault.error()))
     }
 
     /// The wire export, as [`Runtime::handle`] runs it.
@@ -307,9 +307,7 @@ impl WarmInstance<'_> {
                 .user_phone_endpoint_wire()
                 .call_handle(store, request)
         });
-        outcome.unwrap_or_else(|fault| {
-            fault_response(content_type(request), fault.code(), fault.message())
-        })
+        outcome.unwrap_or_else(|fault| fault.response(request))
     }
 
     /// The size of the instance's linear memory now, in bytes: what it grew to so far.

@@ -6,26 +6,27 @@
 
 #[path = "common/grpc.rs"]
 mod grpc;
+#[path = "common/running.rs"]
+mod running;
 #[path = "common/table.rs"]
 mod table;
 
 use std::io;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hyper_util::rt::TokioIo;
 use prost::Message;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
+use tokio::net::TcpStream;
 use tonic::transport::{Endpoint, Uri};
 use user_phone::bindings::types::{Instance, Membership, Org, Timestamp, Token, User};
 use user_phone::bindings::wire::Response;
-use user_phone::server::{self, App, ServerConfig};
-use user_phone::{MemoryStore, Runtime, RuntimeConfig, SqliteStore, Storage, StorageFault};
+use user_phone::server::{App, ServerConfig};
+use user_phone::{MemoryStore, SqliteStore, Storage, StorageFault};
 
 use grpc::{Outcome, Variant};
+use running::{DEMO, Running, runtime};
 use table::{Case, load_cases, route_user_id};
 
 mod client {
@@ -37,50 +38,6 @@ use client::google::rpc;
 use client::zitadel::management::v1::GetHumanPhoneRequest;
 use client::zitadel::management::v1::management_service_client::ManagementServiceClient;
 use client::zitadel::v1::ErrorDetail;
-
-const DEMO: &str = include_str!("../data/demo.json");
-
-/// A server on an ephemeral loopback port, stopped when dropped.
-struct Running {
-    address: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    done: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-}
-
-impl Running {
-    async fn start(app: App) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let shutdown = async move {
-            let _ = stopped.await;
-        };
-        let done = tokio::spawn(server::serve(listener, Arc::new(app), shutdown));
-        Self {
-            address,
-            stop: Some(stop),
-            done: Some(done),
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.address)
-    }
-
-    /// Asks the server to stop and waits until it has.
-    async fn shut_down(mut self) {
-        self.stop.take().unwrap().send(()).unwrap();
-        self.done.take().unwrap().await.unwrap().unwrap();
-    }
-}
-
-fn runtime(max_instances: u32) -> Arc<Runtime> {
-    let config = RuntimeConfig {
-        max_instances,
-        ..RuntimeConfig::default()
-    };
-    Arc::new(Runtime::new(config).expect("the component compiles"))
-}
 
 /// Sends the row over REST exactly as written.
 async fn rest(http: &reqwest::Client, server: &Running, case: &Case) -> Response {

@@ -6,10 +6,15 @@ use alloc::string::{String, ToString};
 use alloc::vec;
 use alloc::vec::Vec;
 
+use alloc::borrow::ToOwned;
+
+use prost::Message;
 use sha2::{Digest, Sha256};
 
+use super::framing::{self, MESSAGE};
 use crate::endpoint::Storage;
 use crate::exports::user_phone::endpoint::wire::Request;
+use crate::proto::zitadel::management::v1::GetHumanPhoneRequest;
 use crate::{
     Instance, MemberScope, Membership, Org, StorageError, Timestamp, Token, User, UserKind,
     UserState,
@@ -29,6 +34,15 @@ pub const DATE: Timestamp = Timestamp {
 
 /// The fixture's store.
 pub struct Store;
+
+/// A gRPC message frame holding `GetHumanPhoneRequest { user_id }`.
+pub fn framed(user_id: &str) -> Vec<u8> {
+    let message = GetHumanPhoneRequest {
+        user_id: user_id.to_owned(),
+    }
+    .encode_to_vec();
+    framing::frame(MESSAGE, &message)
+}
 
 fn user(id: &str, kind: UserKind, phone: &str) -> User {
     User {

@@ -339,16 +339,8 @@ fn shape(reply: Reply, content_type: String) -> Response {
 mod tests {
     use alloc::borrow::ToOwned;
 
-    use super::super::fixture::{self, PATH, Store, field};
+    use super::super::fixture::{self, PATH, Store, field, framed};
     use super::*;
-
-    fn framed(user_id: &str) -> Vec<u8> {
-        let message = GetHumanPhoneRequest {
-            user_id: user_id.to_owned(),
-        }
-        .encode_to_vec();
-        framing::frame(MESSAGE, &message)
-    }
 
     fn call(method: &str, path: &str, extra: &[(&str, &str)], body: Vec<u8>) -> Response {
         let request = fixture::request(method, path, "application/grpc", extra, body);

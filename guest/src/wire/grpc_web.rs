@@ -136,18 +136,10 @@ mod tests {
     use base64::engine::general_purpose::STANDARD_NO_PAD;
     use prost::Message;
 
-    use super::super::fixture::{self, PATH, Store, field};
+    use super::super::fixture::{self, PATH, Store, field, framed};
     use super::*;
     use crate::proto::google::rpc;
-    use crate::proto::zitadel::management::v1::{GetHumanPhoneRequest, GetHumanPhoneResponse};
-
-    fn framed(user_id: &str) -> Vec<u8> {
-        let message = GetHumanPhoneRequest {
-            user_id: user_id.to_owned(),
-        }
-        .encode_to_vec();
-        framing::frame(MESSAGE, &message)
-    }
+    use crate::proto::zitadel::management::v1::GetHumanPhoneResponse;
 
     fn call(content_type: &str, body: Vec<u8>) -> Response {
         let request = fixture::request("POST", PATH, content_type, &[], body);
