@@ -435,8 +435,11 @@ def check_case(fname, idx, c, snap, file_now, tokens_by_instance, domains, probs
             probs.add(where, f"expected header name {name!r} is not lower-case")
     if e.get("headers", {}).get("content-type") != "application/json":
         probs.add(where, "expect.headers must hold content-type: application/json")
-    if "www-authenticate" in e.get("headers", {}):
-        probs.add(where, "www-authenticate is still being researched; leave it out")
+    challenge = e.get("headers", {}).get("www-authenticate")
+    if e["status"] == 401 and challenge != e["body"].get("message"):
+        probs.add(where, "a 401 must expect www-authenticate holding the body's message")
+    if e["status"] != 401 and challenge is not None:
+        probs.add(where, "www-authenticate belongs to 401 answers only")
 
     # status ↔ code
     body = e["body"]
