@@ -3,6 +3,10 @@
 //! nested cargo with a target dir of its own (`target/guest`), so it never contends with
 //! the outer build's lock, and copied into `OUT_DIR` for `include_bytes!`.
 //!
+//! `USER_PHONE_PREBUILT_WASM` names a component built earlier and skips the nested build.
+//! The fuzz targets use it: they are built by a nightly toolchain, which has no
+//! `wasm32-wasip2` standard library here, so the stable build makes the component for them.
+//!
 //! It also generates, with tonic, the gRPC client of ZITADEL's management service from the
 //! component's `.proto` files, for the end-to-end tests to call the server as any
 //! generated client would.
@@ -14,6 +18,7 @@ use std::{env, fs};
 use anyhow::{Context, Result, bail};
 
 const TARGET: &str = "wasm32-wasip2";
+const PREBUILT: &str = "USER_PHONE_PREBUILT_WASM";
 
 fn main() -> Result<()> {
     let host_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?);
@@ -32,6 +37,22 @@ fn main() -> Result<()> {
     }
 
     generate_grpc_client(root)?;
+    println!("cargo:rerun-if-env-changed={PREBUILT}");
+    let built = match env::var_os(PREBUILT) {
+        Some(path) => {
+            println!("cargo:rerun-if-changed={}", Path::new(&path).display());
+            PathBuf::from(path)
+        }
+        None => build_guest(root)?,
+    };
+    let out = PathBuf::from(env::var("OUT_DIR")?).join("user_phone.wasm");
+    fs::copy(&built, &out).with_context(|| format!("failed to copy {built:?}"))?;
+    println!("cargo:rustc-env=USER_PHONE_WASM={}", out.display());
+    Ok(())
+}
+
+/// Compiles the guest crate with a nested cargo and returns the path of the component.
+fn build_guest(root: &Path) -> Result<PathBuf> {
     ensure_target_installed()?;
     let target_dir = root.join("target").join("guest");
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -65,14 +86,10 @@ fn main() -> Result<()> {
         bail!("failed to build the guest component ({status})");
     }
 
-    let built = target_dir
+    Ok(target_dir
         .join(TARGET)
         .join("guest")
-        .join("user_phone_guest.wasm");
-    let out = PathBuf::from(env::var("OUT_DIR")?).join("user_phone.wasm");
-    fs::copy(&built, &out).with_context(|| format!("failed to copy {built:?}"))?;
-    println!("cargo:rustc-env=USER_PHONE_WASM={}", out.display());
-    Ok(())
+        .join("user_phone_guest.wasm"))
 }
 
 /// Generates `zitadel_client.rs` in `OUT_DIR`: messages and a client, no server.
