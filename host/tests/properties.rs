@@ -404,7 +404,10 @@ proptest! {
     fn every_request_gets_a_well_formed_answer(request in request()) {
         let answer = runtime().handle(store(), &request);
         let problems = problems(&answer);
-        prop_assert!(problems.is_empty(), "{problems:#?}\nrequest: {request:?}\nanswer: {answer:?}");
+        prop_assert!(
+            problems.is_empty(),
+            "{problems:#?}\nrequest: {request:?}\nanswer: {answer:?}"
+        );
     }
 }
 

@@ -52,7 +52,9 @@ function civilFromDays(z) {
   z += 719468;
   const era = Math.floor(z / 146097);
   const doe = z - era * 146097;
-  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
+  const yoe = Math.floor(
+    (doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365,
+  );
   const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
   const mp = Math.floor((5 * doy + 2) / 153);
   const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
@@ -69,7 +71,8 @@ function formatTimestamp({ seconds, nanos }) {
   const rem = Number(seconds - days * 86400n);
   const [y, m, d] = civilFromDays(Number(days));
   const p = (n, w = 2) => String(n).padStart(w, '0');
-  let out = `${p(y, 4)}-${p(m)}-${p(d)}T${p(Math.floor(rem / 3600))}:${p(Math.floor((rem % 3600) / 60))}:${p(rem % 60)}`;
+  const time = `${p(Math.floor(rem / 3600))}:${p(Math.floor((rem % 3600) / 60))}:${p(rem % 60)}`;
+  let out = `${p(y, 4)}-${p(m)}-${p(d)}T${time}`;
   if (nanos !== 0) {
     if (nanos % 1_000_000 === 0) out += `.${p(nanos / 1_000_000, 3)}`;
     else if (nanos % 1000 === 0) out += `.${p(nanos / 1000, 6)}`;
@@ -82,8 +85,12 @@ function formatTimestamp({ seconds, nanos }) {
 function userPhoneJson({ details, phone }) {
   const d = {};
   if (details.sequence !== 0n) d.sequence = details.sequence.toString();
-  if (details.creationDate !== undefined && details.creationDate !== null) d.creationDate = formatTimestamp(details.creationDate);
-  if (details.changeDate !== undefined && details.changeDate !== null) d.changeDate = formatTimestamp(details.changeDate);
+  if (details.creationDate !== undefined && details.creationDate !== null) {
+    d.creationDate = formatTimestamp(details.creationDate);
+  }
+  if (details.changeDate !== undefined && details.changeDate !== null) {
+    d.changeDate = formatTimestamp(details.changeDate);
+  }
   if (details.resourceOwner !== '') d.resourceOwner = details.resourceOwner;
   const p = {};
   if (phone.phone !== '') p.phone = phone.phone;
@@ -126,7 +133,10 @@ function decodeSegment(segment) {
 const ROUTE = /^\/management\/v1\/users\/([^/]*)\/phone$/;
 const SINGLE = ['host', 'authorization', 'x-zitadel-orgid'];
 
-/** The typed call for a request (caller without `now`), or `{skip: reason}` when it has no typed form. */
+/**
+ * The typed call for a request (caller without `now`), or `{skip: reason}` when it has no
+ * typed form.
+ */
 function typedCall(request) {
   if (request.method !== 'GET') return { skip: `${request.method}, not a GET on the route` };
   const path = request.path.split('?')[0];
@@ -136,7 +146,9 @@ function typedCall(request) {
   if (userId === null) return { skip: 'id is not percent-encoded UTF-8' };
   const headers = request.headers ?? {};
   for (const name of SINGLE) {
-    if (Array.isArray(headers[name]) && headers[name].length !== 1) return { skip: `repeated ${name} header` };
+    if (Array.isArray(headers[name]) && headers[name].length !== 1) {
+      return { skip: `repeated ${name} header` };
+    }
   }
   const one = (name) => {
     const v = headers[name];
@@ -144,7 +156,12 @@ function typedCall(request) {
     return Array.isArray(v) ? v.join(', ') : v;
   };
   const caller = { host: one('host') ?? '' };
-  for (const [key, name] of [['authorization', 'authorization'], ['orgId', 'x-zitadel-orgid'], ['acceptLanguage', 'accept-language']]) {
+  const fields = [
+    ['authorization', 'authorization'],
+    ['orgId', 'x-zitadel-orgid'],
+    ['acceptLanguage', 'accept-language'],
+  ];
+  for (const [key, name] of fields) {
     const v = one(name);
     if (v !== undefined) caller[key] = v;
   }
@@ -156,8 +173,11 @@ function expectedTyped(expect) {
   const body = expect.body;
   if (expect.status === 200) return { ok: JSON.stringify(body) };
   const code = GRPC_CODES[body?.code];
-  if (code === undefined) throw new Error(`expected body has no WIT code for gRPC code ${JSON.stringify(body?.code)}`);
-  const detail = Array.isArray(body.details) && body.details.length > 0 ? body.details[0] : undefined;
+  if (code === undefined) {
+    throw new Error(`expected body has no WIT code for gRPC code ${JSON.stringify(body?.code)}`);
+  }
+  const detail =
+    Array.isArray(body.details) && body.details.length > 0 ? body.details[0] : undefined;
   return { err: { code, id: detail?.id ?? null, message: detail ? detail.message : body.message } };
 }
 
@@ -173,7 +193,9 @@ function storeFor(snapshotPath) {
     }
   }
   const entry = stores.get(snapshotPath);
-  if (entry.error) throw new Error(`snapshot ${snapshotPath} does not load: ${entry.error.message}`);
+  if (entry.error) {
+    throw new Error(`snapshot ${snapshotPath} does not load: ${entry.error.message}`);
+  }
   return entry.store;
 }
 
@@ -207,11 +229,13 @@ for (const file of files) {
         }),
       );
       const bodyText = lossyUtf8.decode(res.body);
-      const context = `\n  answer: ${res.status} ${JSON.stringify(res.headers)}\n  body: ${bodyText}`;
+      const context =
+        `\n  answer: ${res.status} ${JSON.stringify(res.headers)}\n  body: ${bodyText}`;
 
       assert.equal(res.status, expect.status, `status${context}`);
       for (const [name] of res.headers) {
-        assert.equal(name, name.toLowerCase(), `response header names are lower-case (WIT)${context}`);
+        const why = `response header names are lower-case (WIT)${context}`;
+        assert.equal(name, name.toLowerCase(), why);
       }
       for (const [name, want] of Object.entries(expect.headers ?? {})) {
         const got = res.headers.filter(([n]) => n === name).map(([, v]) => v);
@@ -239,15 +263,21 @@ for (const file of files) {
       storage.setStore(storeFor(snapshotPath));
       const caller = { ...typed.caller, now: parseNow(nowText, label) };
       const want = expectedTyped(expect);
-      const { value, error } = await invoke((comp) => comp.lookup.getUserPhone(caller, typed.userId));
+      const { value, error } = await invoke((comp) =>
+        comp.lookup.getUserPhone(caller, typed.userId),
+      );
       if (error) {
         const p = error.payload;
         const got = { code: p.code, id: p.id ?? null, message: p.message };
-        if (want.ok !== undefined) assert.fail(`expected ok ${want.ok}\n  got error ${JSON.stringify(got)}`);
+        if (want.ok !== undefined) {
+          assert.fail(`expected ok ${want.ok}\n  got error ${JSON.stringify(got)}`);
+        }
         assert.deepEqual(got, want.err, 'error');
       } else {
         const got = userPhoneJson(value);
-        if (want.err !== undefined) assert.fail(`expected error ${JSON.stringify(want.err)}\n  got ok ${got}`);
+        if (want.err !== undefined) {
+          assert.fail(`expected error ${JSON.stringify(want.err)}\n  got ok ${got}`);
+        }
         assert.equal(got, want.ok, 'user-phone');
       }
     });
