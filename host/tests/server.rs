@@ -27,7 +27,7 @@ use user_phone::{MemoryStore, SqliteStore, Storage, StorageFault};
 
 use grpc::{Outcome, Variant};
 use running::{DEMO, Running, runtime};
-use table::{Case, load_cases, route_user_id};
+use table::{Case, failed_row, load_cases, route_user_id};
 
 mod client {
     #![allow(clippy::all, missing_docs)]
@@ -202,12 +202,7 @@ async fn every_scenario_row_answers_alike_over_rest_grpc_and_grpc_web_from_sqlit
             }
         }
         if !problems.is_empty() {
-            failures.push(format!(
-                "{} › {}\n  {}",
-                case.file,
-                case.name,
-                problems.join("\n  ")
-            ));
+            failures.push(failed_row(case, &problems));
         }
     }
     println!(
@@ -270,15 +265,20 @@ impl Storage for Slow {
 
 const PHONE_PATH: &str = "/management/v1/users/69629026806489455/phone";
 
-async fn get_phone(http: &reqwest::Client, server: &Running) -> (u16, String) {
+/// The demo's phone request as the demo bot sends it to `url`: status and body.
+async fn get_phone_at(http: &reqwest::Client, url: String) -> (u16, String) {
     let answer = http
-        .get(server.url(PHONE_PATH))
+        .get(url)
         .header("host", "localhost")
         .header("authorization", "Bearer demo-bot-token")
         .send()
         .await
         .unwrap();
     (answer.status().as_u16(), answer.text().await.unwrap())
+}
+
+async fn get_phone(http: &reqwest::Client, server: &Running) -> (u16, String) {
+    get_phone_at(http, server.url(PHONE_PATH)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -289,16 +289,7 @@ async fn requests_beyond_the_instance_slots_get_resource_exhausted_at_once() {
 
     let first = tokio::spawn({
         let (http, url) = (http.clone(), server.url(PHONE_PATH));
-        async move {
-            let answer = http
-                .get(url)
-                .header("host", "localhost")
-                .header("authorization", "Bearer demo-bot-token")
-                .send()
-                .await
-                .unwrap();
-            answer.status().as_u16()
-        }
+        async move { get_phone_at(&http, url).await.0 }
     });
     tokio::time::sleep(Duration::from_millis(200)).await;
     let (status, body) = get_phone(&http, &server).await;
@@ -347,16 +338,7 @@ async fn shutdown_finishes_the_requests_in_flight() {
     let url = server.url(PHONE_PATH);
     let in_flight = tokio::spawn({
         let http = http.clone();
-        async move {
-            let answer = http
-                .get(url)
-                .header("host", "localhost")
-                .header("authorization", "Bearer demo-bot-token")
-                .send()
-                .await
-                .unwrap();
-            (answer.status().as_u16(), answer.text().await.unwrap())
-        }
+        async move { get_phone_at(&http, url).await }
     });
     tokio::time::sleep(Duration::from_millis(150)).await;
     let address = server.address;

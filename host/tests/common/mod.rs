@@ -17,7 +17,7 @@ use user_phone::bindings::wire::Request;
 use user_phone::snapshot::parse_date;
 use user_phone::{Runtime, RuntimeConfig, Storage};
 
-use table::{check_rest, load_cases, route_user_id};
+use table::{check_rest, failed_row, load_cases, route_user_id};
 
 /// The typed call a row's request stands for, when it is a well-formed call of the route.
 fn typed_call(request: &Request) -> Option<(Caller, String)> {
@@ -120,12 +120,7 @@ pub fn assert_every_row_passes(store_for: impl FnMut(&Path, &str) -> Arc<dyn Sto
             }
         }
         if !problems.is_empty() {
-            failures.push(format!(
-                "{} › {}\n  {}",
-                case.file,
-                case.name,
-                problems.join("\n  ")
-            ));
+            failures.push(failed_row(case, &problems));
         }
     }
     println!(

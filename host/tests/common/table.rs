@@ -122,6 +122,11 @@ pub fn route_user_id(request: &Request) -> Option<String> {
     Some(percent_decode_str(raw).decode_utf8().ok()?.into_owned())
 }
 
+/// One failed row for a test's report: where it is and every problem found with it.
+pub fn failed_row(case: &Case, problems: &[String]) -> String {
+    format!("{} › {}\n  {}", case.file, case.name, problems.join("\n  "))
+}
+
 /// Differences between a REST answer and a row's expectation: status, the expected
 /// headers, and the body byte for byte.
 pub fn check_rest(expect: &Value, got: &Response) -> Vec<String> {
